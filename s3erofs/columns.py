@@ -1,0 +1,67 @@
+"""Columnar key listings: one byte arena plus numpy columns, no Python object per key."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class KeyColumns:
+    """Keys and their metadata as columns.
+
+    ``arena[offsets[i]:offsets[i + 1]]`` is key ``i`` (raw bytes, already url-decoded);
+    ``size`` is in bytes; ``mtime`` is seconds since the Unix epoch (UTC) and ``nsec``
+    its nanoseconds. Order is listing order.
+    """
+
+    arena: np.ndarray  # uint8
+    offsets: np.ndarray  # int64, len n + 1, offsets[0] == 0
+    size: np.ndarray  # int64
+    mtime: np.ndarray  # int64
+    nsec: np.ndarray  # uint32
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    def key(self, i: int) -> bytes:
+        """Key ``i`` as bytes (for messages and tests, not for hot loops)."""
+        return self.arena[self.offsets[i]:self.offsets[i + 1]].tobytes()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.arena, self.offsets, self.size, self.mtime, self.nsec))
+
+    @classmethod
+    def empty(cls) -> "KeyColumns":
+        return cls(np.zeros(0, np.uint8), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                   np.zeros(0, np.int64), np.zeros(0, np.uint32))
+
+    @classmethod
+    def from_keys(cls, keys, size, mtime, nsec=None) -> "KeyColumns":
+        """Build columns from a sequence of ``bytes``/``str`` keys (tests, small inputs)."""
+        raw = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
+        lengths = np.fromiter((len(k) for k in raw), np.int64, len(raw))
+        offsets = np.zeros(len(raw) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        arena = np.frombuffer(b"".join(raw), np.uint8).copy()
+        n = len(raw)
+        nsec = np.zeros(n, np.uint32) if nsec is None else np.asarray(nsec, np.uint32)
+        return cls(arena, offsets, np.asarray(size, np.int64).reshape(n),
+                   np.asarray(mtime, np.int64).reshape(n), nsec.reshape(n))
+
+    @classmethod
+    def concat(cls, parts) -> "KeyColumns":
+        """Join page-sized parts in order into one set of columns."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        arena = np.concatenate([p.arena for p in parts])
+        bases = np.cumsum([0] + [len(p.arena) for p in parts[:-1]])
+        offsets = np.concatenate([parts[0].offsets[:1]]
+                                 + [p.offsets[1:] + base for p, base in zip(parts, bases)])
+        return cls(arena, offsets,
+                   np.concatenate([p.size for p in parts]),
+                   np.concatenate([p.mtime for p in parts]),
+                   np.concatenate([p.nsec for p in parts]))
