@@ -29,7 +29,8 @@ REASONS = {
     "dot-component": ("skipped", "has a '.' or '..' path component"),
     "name-too-long": ("skipped", f"has a component longer than {EROFS_NAME_LEN} bytes"),
     "nul-byte": ("skipped", "contains a NUL byte, which no file name can hold"),
-    "root-marker": ("skipped", "names the root directory; the root's metadata never comes from a key"),
+    "root-marker": ("skipped",
+                    "names the root directory; the root's metadata never comes from a key"),
     "outside-prefix": ("skipped", "is outside the listed prefix"),
     "marker-has-data": ("kept-as-directory", "is a directory marker with {size} bytes of data; "
                         "the bytes are ignored"),
@@ -86,6 +87,8 @@ class TreeOptions:
     build_time: int | None = None
     file_mode: int = 0o644
     dir_mode: int = 0o755
+    implicit_dir_mode: int | None = None  # root and unmarked directories; None: dir_mode
+    all_mtime: int | None = None  # mkfs.erofs's -T: every inode gets this mtime, nsec 0
 
 
 @dataclass
@@ -110,7 +113,7 @@ def build_tree(cols: KeyColumns, options: TreeOptions) -> Tree:
     """Map listed keys to a tree; see SEMANTICS.md for every rule."""
     split = _keys.split_keys(cols.arena, cols.offsets, bytes(options.prefix))
     reports = [_report(cols, int(k), _CODE_TO_REASON[int(r)])
-               for k, r in zip(split["rep_key"], split["rep_reason"])]
+               for k, r in zip(split["rep_key"], split["rep_reason"], strict=True)]
     if split["prefix_markers"]:
         log.debug("%d key(s) equal to the prefix itself: the root's own marker, not a file",
                   split["prefix_markers"])
@@ -160,11 +163,19 @@ def _inode_columns(cols, options, ndirs, marker, file_key) -> dict:
     dir_nsec = np.zeros(ndirs, np.uint32)
     dir_nsec[marked] = cols.nsec[marker[marked]]
     mode = np.full(n, stat.S_IFREG | options.file_mode, np.uint32)
-    mode[:ndirs] = stat.S_IFDIR | options.dir_mode
+    implicit_mode = options.dir_mode if options.implicit_dir_mode is None \
+        else options.implicit_dir_mode
+    mode[:ndirs] = np.where(marked, stat.S_IFDIR | options.dir_mode,
+                            stat.S_IFDIR | implicit_mode)
     size = np.zeros(n, np.uint64)
     size[ndirs:] = cols.size[file_key]
     data_kind = np.full(n, DATA_HOLES, np.uint8)
     data_kind[:ndirs] = DATA_NONE
+    mtime = np.concatenate([dir_mtime, cols.mtime[file_key]])
+    nsec = np.concatenate([dir_nsec, cols.nsec[file_key]]).astype(np.uint32)
+    if options.all_mtime is not None:
+        mtime[:] = options.all_mtime
+        nsec[:] = 0
     return {
         "mode": mode,
         "uid": np.full(n, options.uid, np.uint32),
@@ -172,8 +183,8 @@ def _inode_columns(cols, options, ndirs, marker, file_key) -> dict:
         "nlink": np.ones(n, np.uint32),
         "rdev": np.zeros(n, np.uint32),
         "size": size,
-        "mtime": np.concatenate([dir_mtime, cols.mtime[file_key]]),
-        "nsec": np.concatenate([dir_nsec, cols.nsec[file_key]]).astype(np.uint32),
+        "mtime": mtime,
+        "nsec": nsec,
         "data_kind": data_kind,
     }
 
