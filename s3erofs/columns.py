@@ -59,8 +59,8 @@ class KeyColumns:
             return parts[0]
         arena = np.concatenate([p.arena for p in parts])
         bases = np.cumsum([0] + [len(p.arena) for p in parts[:-1]])
-        offsets = np.concatenate([parts[0].offsets[:1]]
-                                 + [p.offsets[1:] + base for p, base in zip(parts, bases, strict=True)])
+        shifted = [p.offsets[1:] + base for p, base in zip(parts, bases, strict=True)]
+        offsets = np.concatenate([parts[0].offsets[:1]] + shifted)
         return cls(arena, offsets,
                    np.concatenate([p.size for p in parts]),
                    np.concatenate([p.mtime for p in parts]),
