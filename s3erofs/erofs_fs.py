@@ -55,6 +55,26 @@ EROFS_FT_SYMLINK = 7
 EROFS_COMPACT_ID_MAX = 0xFFFF
 EROFS_COMPACT_SIZE_MAX = 0xFFFFFFFF
 
+# chunk formats, limits and feature names the reader checks
+EROFS_CHUNK_FORMAT_48BIT = 0x0040
+EROFS_CHUNK_FORMAT_ALL = (EROFS_CHUNK_FORMAT_BLKBITS_MASK | EROFS_CHUNK_FORMAT_INDEXES
+                          | EROFS_CHUNK_FORMAT_48BIT)
+EROFS_CHUNK_INDEX_SIZE = 8  # {startblk_hi u16, device_id u16, startblk_lo u32}
+EROFS_I_FORMAT_KNOWN = 0x000F  # version bit + 3 layout bits; bit 4 needs 48BIT
+EROFS_NID_METABOX_BIT = 1 << 63
+EROFS_SB_CHECKSUM_OFFSET = EROFS_SUPER_OFFSET + 4
+EROFS_SYMLINK_MAX = 4095  # the kernel rejects i_size >= PAGE_SIZE for symlinks
+
+# feature_incompat bits this reader accepts. The compression ones only matter for compressed
+# inodes, which are refused one by one; extra devices only when a chunk points at one.
+INCOMPAT_NAMES = {
+    0x0001: "lz4_0padding", 0x0002: "compr_cfgs", 0x0004: "chunked_file",
+    0x0008: "device_table", 0x0010: "ztailpacking", 0x0020: "fragments",
+    0x0040: "xattr_prefixes", 0x0080: "48bit", 0x0100: "metabox",
+}
+INCOMPAT_SUPPORTED = 0x007F
+
+
 erofs_super_block = np.dtype([
     ("magic", "<u4"),  # EROFS_SUPER_MAGIC_V1
     ("checksum", "<u4"),  # crc32c over the rest of block 0, see write.superblock_checksum

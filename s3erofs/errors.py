@@ -81,3 +81,13 @@ class CorruptImageError(ImageError):
         super().__init__(message)
         self.nid = nid
         self.offset = offset
+
+
+class UnsupportedImageError(ImageError, NotImplementedError):
+    """A valid image uses a feature this reader does not implement (compression, 48-bit).
+    """
+
+    def __init__(self, message, *, nid=None, offset=None):
+        super().__init__(message)
+        self.nid = nid
+        self.offset = offset
