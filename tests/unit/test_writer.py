@@ -5,8 +5,8 @@ import stat
 import uuid
 
 import crc32c
-import numpy as np
 import erofs19
+import numpy as np
 import oracle
 import pytest
 
