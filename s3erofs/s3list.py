@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
 from urllib.parse import unquote_to_bytes
@@ -302,23 +303,45 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
     parser = safexml.make_parser()
     base = _first_params(version, prefix, max_keys, None)
     params = _first_params(version, prefix, max_keys, start_after)
-    sent: set[tuple] = set()
+    sent: set[tuple] = {tuple(params)}
     parts: list[KeyColumns] = []
     nkeys = 0
-    while True:
-        sent.add(tuple(params))
-        page = _fetch_page(client, params, parser, len(parts) + 1)
-        parts.append(page.columns)
-        nkeys += len(page.columns)
-        if progress is not None:
-            progress(len(parts), nkeys)
-        if not page.is_truncated:
-            break
+    # One worker thread owns the client's single curl handle and fetches page N + 1 while
+    # this thread parses page N: the next request needs only the token or last key, which
+    # a byte search finds before the page is parsed (both curl and libxml2 drop the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3list-fetch") as fetcher:
+        pending = fetcher.submit(client.get_bucket, params)
+        while True:
+            body = pending.result()
+            guess = _peek_next_params(body, version, base)
+            prefetched = None
+            if guess is not None and tuple(guess) not in sent:
+                prefetched = fetcher.submit(client.get_bucket, guess)
 
-        params = _next_params(version, base, page, len(parts))
-        # any earlier request repeated means a loop (a, b, a, ...), not only the last one
-        if tuple(params) in sent:
-            raise ListingError(_repeated(params))
+            try:
+                page = _parse_fetched(body, params, parser, len(parts) + 1)
+            except BaseException:
+                _discard(prefetched)
+                raise
+            parts.append(page.columns)
+            nkeys += len(page.columns)
+            if progress is not None:
+                progress(len(parts), nkeys)
+            if not page.is_truncated:
+                _discard(prefetched)
+                break
+
+            params = _next_params(version, base, page, len(parts))
+            # any earlier request repeated means a loop (a, b, a, ...), not only the last one
+            if tuple(params) in sent:
+                _discard(prefetched)
+                raise ListingError(_repeated(params))
+            sent.add(tuple(params))
+            if prefetched is not None and guess == params:
+                pending = prefetched
+            else:
+                _discard(prefetched)
+                pending = fetcher.submit(client.get_bucket, params)
 
     columns = KeyColumns.concat(parts)
     logger.info("listed %d keys in %d pages in %.2f s", len(columns), len(parts),
@@ -326,9 +349,54 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
     return columns
 
 
-def _fetch_page(client, params: list[tuple], parser, number: int) -> Page:
+def _discard(future: Future | None) -> None:
+    """Wait for a prefetch that turned out not to be needed; its outcome does not matter."""
+    if future is not None:
+        try:
+            future.result()
+        except Exception as exc:  # the request was never wanted
+            logger.debug("unneeded prefetch failed: %s", exc)
+
+
+def _peek_next_params(body: bytes, version: int, base: list[tuple]) -> list[tuple] | None:
+    """The next request's parameters found by byte search, or None when unsure.
+
+    Only a guess: the parsed page decides. Anything unusual (no IsTruncated, an XML
+    escape in the value, a namespace prefix) gives None, and the page is parsed first.
+    """
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return None
+    if version == 2:
+        token = _element_text(body, b"NextContinuationToken", last=False)
+        return None if token is None else base + [("continuation-token", token.decode())]
+
+    marker = _element_text(body, b"NextMarker", last=False)
+    if marker is None:
+        marker = _element_text(body, b"Key", last=True)
+    if marker is None:
+        return None
+    if b"<EncodingType>url</EncodingType>" in body:
+        marker = url_decode(marker.decode())
+    return base + [("marker", _param(marker))]
+
+
+def _element_text(body: bytes, name: bytes, *, last: bool) -> bytes | None:
+    opening, closing = b"<" + name + b">", b"</" + name + b">"
+    start = body.rfind(opening) if last else body.find(opening)
+    if start < 0:
+        return None
+    start += len(opening)
+    end = body.find(closing, start)
+    if end < 0:
+        return None
+    value = body[start:end]
+    if b"&" in value or b"<" in value or not value.isascii():
+        return None
+    return value
+
+
+def _parse_fetched(body: bytes, params: list[tuple], parser, number: int) -> Page:
     query = sign.canonical_query(params)
-    body = client.get_bucket(params)
     try:
         page = parse_page(body, parser)
     except ListingError as exc:
