@@ -18,7 +18,7 @@ from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
-IMPLICIT_DIR_MODE = 0o777  # mkfs.erofs: the root and directories without a marker
+IMPLICIT_DIR_MODE = 0o777  # mkfs.erofs: the root, and unmarked directories inherit it
 
 
 @dataclass
@@ -148,7 +148,7 @@ def run(args) -> int:
                                  uuid=uuid, volume_name=args.label).resolved()
     uid, gid = _owner(args)
     tree_options = TreeOptions(uid=uid, gid=gid, build_time=image_options.build_time,
-                               implicit_dir_mode=IMPLICIT_DIR_MODE)
+                               implicit_dir_mode=IMPLICIT_DIR_MODE, implicit_from_parent=True)
     if args.timestamp is not None and not args.mkfs_time:
         tree_options.all_mtime = args.timestamp
 

@@ -89,6 +89,8 @@ class TreeOptions:
     dir_mode: int = 0o755
     implicit_dir_mode: int | None = None  # root and unmarked directories; None: dir_mode
     all_mtime: int | None = None  # mkfs.erofs's -T: every inode gets this mtime, nsec 0
+    # mkfs.erofs: an unmarked directory takes its parent's mode and mtime
+    implicit_from_parent: bool = False
 
 
 @dataclass
@@ -142,7 +144,7 @@ def build_tree(cols: KeyColumns, options: TreeOptions) -> Tree:
     for r in reports:
         log.warning("%s", r.message())
 
-    columns = _inode_columns(cols, options, ndirs, marker, file_key)
+    columns = _inode_columns(cols, options, ndirs, marker, file_key, split["dir_parent"])
     columns.update(
         d_parent=d_parent[kept], d_child=d_child[kept],
         d_name_off=d_name_off[kept], d_name_len=d_name_len[kept],
@@ -153,7 +155,16 @@ def build_tree(cols: KeyColumns, options: TreeOptions) -> Tree:
     return Tree(columns, reports, files=nfiles, directories=ndirs)
 
 
-def _inode_columns(cols, options, ndirs, marker, file_key) -> dict:
+def _inherit_from_parent(dir_parent, marked, mode, dir_mtime, dir_nsec) -> None:
+    """Unmarked directories copy their parent's mode and mtime; parents come first."""
+    for d in np.flatnonzero(~marked[1:]) + 1:
+        parent = dir_parent[d]
+        mode[d] = mode[parent]
+        dir_mtime[d] = dir_mtime[parent]
+        dir_nsec[d] = dir_nsec[parent]
+
+
+def _inode_columns(cols, options, ndirs, marker, file_key, dir_parent) -> dict:
     """Per-inode columns: directories 0..ndirs-1, then one inode per file key."""
     n = ndirs + len(file_key)
     marked = marker >= 0
@@ -171,6 +182,8 @@ def _inode_columns(cols, options, ndirs, marker, file_key) -> dict:
     size[ndirs:] = cols.size[file_key]
     data_kind = np.full(n, DATA_HOLES, np.uint8)
     data_kind[:ndirs] = DATA_NONE
+    if options.implicit_from_parent:
+        _inherit_from_parent(dir_parent, marked, mode, dir_mtime, dir_nsec)
     mtime = np.concatenate([dir_mtime, cols.mtime[file_key]])
     nsec = np.concatenate([dir_nsec, cols.nsec[file_key]]).astype(np.uint32)
     if options.all_mtime is not None:
