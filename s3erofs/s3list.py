@@ -12,6 +12,7 @@ References:
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -303,7 +304,9 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
     parser = safexml.make_parser()
     base = _first_params(version, prefix, max_keys, None)
     params = _first_params(version, prefix, max_keys, start_after)
-    sent: set[tuple] = {tuple(params)}
+    # a server may answer one empty truncated page that repeats the marker (S3 semantics
+    # allow it), so a request is sent at most twice; the third time is a loop
+    sent: Counter[tuple] = Counter({tuple(params): 1})
     parts: list[KeyColumns] = []
     nkeys = 0
     # One worker thread owns the client's single curl handle and fetches page N + 1 while
@@ -315,7 +318,7 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
             body = pending.result()
             guess = _peek_next_params(body, version, base)
             prefetched = None
-            if guess is not None and tuple(guess) not in sent:
+            if guess is not None and sent[tuple(guess)] == 0:
                 prefetched = fetcher.submit(client.get_bucket, guess)
 
             try:
@@ -332,11 +335,11 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
                 break
 
             params = _next_params(version, base, page, len(parts))
-            # any earlier request repeated means a loop (a, b, a, ...), not only the last one
-            if tuple(params) in sent:
+            # any earlier request repeated twice means a loop (a, b, a, b, a), not only the last
+            if sent[tuple(params)] >= 2:
                 _discard(prefetched)
                 raise ListingError(_repeated(params))
-            sent.add(tuple(params))
+            sent[tuple(params)] += 1
             if prefetched is not None and guess == params:
                 pending = prefetched
             else:

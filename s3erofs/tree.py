@@ -51,8 +51,11 @@ _CODE_TO_REASON = {
 
 
 def escape_key(key: bytes) -> str:
-    """A key for messages: UTF-8 where valid, every non-printable character escaped."""
-    text = key.decode("utf-8", "backslashreplace")
+    """A key for messages: UTF-8 where valid, every non-printable character escaped.
+
+    A backslash is doubled, so ``a\\x01`` (four characters) and ``a`` + byte 1 differ.
+    """
+    text = key.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
