@@ -72,10 +72,10 @@ def add_image_options(p: argparse.ArgumentParser) -> None:
                    "this makes builds reproducible")
     g.add_argument("-L", "--label", default="", metavar="LABEL",
                    help="volume label, at most 15 bytes")
-    g.add_argument("--uid", type=positive_int, default=0,
-                   help="owner of every inode (default 0)")
-    g.add_argument("--gid", type=positive_int, default=0,
-                   help="group of every inode (default 0)")
+    g.add_argument("--uid", type=positive_int,
+                   help="owner of every inode (default 0; a local directory keeps its own)")
+    g.add_argument("--gid", type=positive_int,
+                   help="group of every inode (default 0; a local directory keeps its own)")
 
 
 def add_s3_options(p: argparse.ArgumentParser) -> None:
@@ -234,7 +234,7 @@ def image_and_tree_options(args):
 
     image_options = ImageOptions(block_size=args.block_size, build_time=args.timestamp,
                                  uuid=args.uuid, volume_name=args.label).resolved()
-    tree_options = TreeOptions(uid=args.uid, gid=args.gid,
+    tree_options = TreeOptions(uid=args.uid or 0, gid=args.gid or 0,
                                build_time=image_options.build_time)
     return image_options, tree_options
 
@@ -247,7 +247,7 @@ def cmd_build(args) -> int:
         from . import localsrc
         summary = localsrc.build_from_directory(
             args.source, args.image, meta_only=args.meta_only, image_options=image_options,
-            uid=args.uid if args.uid else None, gid=args.gid if args.gid else None)
+            uid=args.uid, gid=args.gid)
         if not args.quiet:
             print(f"{args.image}: {summary.line()}")
         return 0

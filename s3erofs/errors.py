@@ -31,6 +31,22 @@ class CredentialsError(S3erofsError):
     exit_code = 2
 
 
+class TreeError(S3erofsError, ValueError):
+    """An entry cannot be added: a bad or clashing path, a bad value. ``path`` is bytes."""
+
+    exit_code = 2
+
+    def __init__(self, message, path: bytes | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class SourceError(S3erofsError, OSError):
+    """The source directory, or an entry below it, cannot be read; names the path."""
+
+    exit_code = 2
+
+
 class S3Error(S3erofsError):
     """S3 answered with an error, or the request failed after all attempts.
 

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("S3EROFS_BENCH_CACHE", REPO / "bench" / ".cache"))
-BIN = CACHE / "erofs-utils" / "bin"
+CANDIDATES = [
+    *filter(None, os.environ.get("EROFS_UTILS_BIN", "").split(os.pathsep)),
+    "/var/cache/s3erofs/erofs-utils-64k/bin",  # .ci/run: built with MAX_BLOCK_SIZE=65536
+    str(Path(os.environ.get("S3EROFS_BENCH_CACHE", REPO / "bench" / ".cache"))
+        / "erofs-utils" / "bin"),
+]
+BIN = next((Path(d) for d in CANDIDATES if (Path(d) / "fsck.erofs").exists()),
+           Path(CANDIDATES[-1]))
 
 
 def tool(name: str) -> Path:

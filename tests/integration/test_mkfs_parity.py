@@ -50,7 +50,7 @@ def parity_bucket(moto_nocheck):
 
 
 def mkfs_args(endpoint):
-    return [f"--s3={endpoint},urlstyle=path", "--clean=0", "-T", str(BUILD_TIME),
+    return [f"--s3={endpoint},urlstyle=path", "--clean=0", "-b", "4096", "-T", str(BUILD_TIME),
             "--mkfs-time", "--all-root", "-U", UUID]
 
 
