@@ -16,7 +16,7 @@ file data blocks follow the metadata area.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy
 
@@ -55,7 +55,8 @@ cdef int CHUNK_MAX_BLKBITS = 31
 
 # ---- name comparison and dentry sorting ----
 
-cdef inline int name_cmp(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen) noexcept nogil:
+cdef inline int name_cmp(const uint8_t *a, int64_t alen,
+                         const uint8_t *b, int64_t blen) noexcept nogil:
     """strcmp order for names without NUL: unsigned bytes, a prefix sorts first."""
     cdef int64_t n = alen if alen < blen else blen
     cdef int r = memcmp(a, b, n)
@@ -342,7 +343,7 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     cdef int64_t[::1] nchunks = chunk_arr
     cdef cnp.ndarray chunkbits_arr = np.zeros(n, np.uint8)
     cdef uint8_t[::1] chunkbits = chunkbits_arr
-    cdef int64_t pos = ROOT_POS, ino, need, t, room, blocks_total, fmt
+    cdef int64_t pos = ROOT_POS, ino, need, t, room, fmt
     cdef bint extended, inline_ok
 
     for j in range(nplaced):
@@ -488,8 +489,7 @@ cdef void _pack_dir(_DirWalk walk, uint8_t *base, int64_t blksz, int64_t ino, in
                     const uint64_t[::1] nid, const int64_t[::1] parent_of,
                     const int64_t[::1] d_child, const uint32_t[::1] mode) noexcept:
     """Write one directory's blocks: full blocks at startblk, the last inline or plain."""
-    cdef int64_t block = 0, used = 0, nent = 0, which, elen, k
-    cdef int64_t batch_start_pos = 0, batch_first = 0
+    cdef int64_t block = 0, used = 0, nent = 0, which, elen
     cdef uint8_t *dst
     # replay the walk twice per block: once to find its entries, once to write them
     walk.start(first, count)
