@@ -10,14 +10,13 @@ import json
 import os
 import stat
 from pathlib import Path
-from urllib.parse import quote_plus
 
 import pytest
 from conftest import BUILD_TIME
 from faultserver import FaultServer, Reply
+from s3pages import render_page
 
 PAGES = Path(__file__).resolve().parent.parent / "_data" / "pages"
-S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 JUNE = "2023-06-01T10:00:00.000Z"
 JUNE_NS = 1_685_613_600 * 10**9
 
@@ -33,22 +32,8 @@ def data_page(name: str) -> Reply:
 def page(entries, *, version=2, truncated=False, token=None, next_marker=None,
          prefix=b"") -> Reply:
     """A ListBucketResult with url-encoded keys; ``entries`` are (key bytes, size, time)."""
-    fields = [f"<Name>bucket</Name><Prefix>{quote_plus(prefix, safe='/')}</Prefix>",
-              "<MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType>",
-              f"<IsTruncated>{str(truncated).lower()}</IsTruncated>"]
-    if version == 2:
-        fields.append(f"<KeyCount>{len(entries)}</KeyCount>")
-    if token is not None:
-        fields.append(f"<NextContinuationToken>{token}</NextContinuationToken>")
-    if next_marker is not None:
-        fields.append(f"<NextMarker>{quote_plus(next_marker, safe='/')}</NextMarker>")
-    for key, size, when in entries:
-        fields.append(f"<Contents><Key>{quote_plus(key, safe='/')}</Key><LastModified>{when}"
-                      f"</LastModified><ETag>&quot;e&quot;</ETag><Size>{size}</Size>"
-                      "<StorageClass>STANDARD</StorageClass></Contents>")
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{S3_NS}">' + \
-        "".join(fields) + "</ListBucketResult>"
-    return xml_reply(body.encode())
+    return xml_reply(render_page(entries, prefix, version=version, truncated=truncated,
+                                 token=token, next_marker=next_marker))
 
 
 def build(s3erofs, server, img, *extra, url="s3://bucket"):

@@ -10,19 +10,18 @@ Linux kernel shows it (loop mount, os.walk, os.lstat), with s3erofs.reader, and 
 ``S3EROFS_MODEL_EXAMPLES`` overrides the number of examples (default 500).
 """
 
-import datetime as dt
 import json
 import os
 import stat
 import uuid
 from collections import Counter
-from urllib.parse import quote_plus
 
 import model
 import oracle
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from s3pages import render_page
 
 from s3erofs import reader, s3list
 from s3erofs.build import build_from_columns
@@ -63,43 +62,9 @@ nsecs = st.one_of(st.just(0), st.integers(0, 999_999_999))
 BUILD_TIMES = [0, 1_700_000_000, 2**32 + 7]
 OWNERS = [(0, 0), (1000, 1000), (70000, 80000)]
 
-S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 
 # -- the fake bucket --------------------------------------------------------------------------
-
-def render_time(mtime: int, nsec: int) -> str:
-    when = dt.datetime.fromtimestamp(mtime, dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{nsec:09d}Z"
-
-
-def url(raw: bytes) -> str:
-    """Form-style percent-encoding as S3 sends with encoding-type=url."""
-    return quote_plus(raw, safe="/")
-
-
-def render_page(entries, prefix: bytes, *, version: int, truncated: bool, token: str | None,
-                next_marker: bytes | None) -> bytes:
-    """One ListBucketResult (V1 or V2) with every key url-encoded."""
-    head = [f'<ListBucketResult xmlns="{S3_NS}">', "<Name>bucket</Name>",
-            f"<Prefix>{url(prefix)}</Prefix>", "<MaxKeys>1000</MaxKeys>",
-            "<EncodingType>url</EncodingType>",
-            f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"]
-    if version == 2:
-        head.append(f"<KeyCount>{len(entries)}</KeyCount>")
-        if token is not None:
-            head.append(f"<NextContinuationToken>{token}</NextContinuationToken>")
-    elif next_marker is not None:
-        head.append(f"<NextMarker>{url(next_marker)}</NextMarker>")
-
-    contents = [f"<Contents><Key>{url(key)}</Key>"
-                f"<LastModified>{render_time(mtime, nsec)}</LastModified>"
-                f"<ETag>&quot;0123&quot;</ETag><Size>{size}</Size>"
-                "<StorageClass>STANDARD</StorageClass></Contents>"
-                for key, size, mtime, nsec in entries]
-    body = "".join(head + contents) + "</ListBucketResult>"
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode()
-
 
 class FakeBucket:
     """Serves fixed pages to ``s3list.list_bucket`` (``get_bucket(params) -> bytes``).
