@@ -50,18 +50,25 @@ class KeyColumns:
                    np.asarray(mtime, np.int64).reshape(n), nsec.reshape(n))
 
     @classmethod
-    def concat(cls, parts) -> "KeyColumns":
-        """Join page-sized parts in order into one set of columns."""
+    def concat(cls, parts, *, consume: bool = False) -> "KeyColumns":
+        """Join page-sized parts in order into one set of columns.
+
+        With ``consume``, each part's column is released as soon as it is copied, so the
+        join never holds two copies of every column at once (parts must not be shared).
+        """
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        arena = np.concatenate([p.arena for p in parts])
+
         bases = np.cumsum([0] + [len(p.arena) for p in parts[:-1]])
         shifted = [p.offsets[1:] + base for p, base in zip(parts, bases, strict=True)]
-        offsets = np.concatenate([parts[0].offsets[:1]] + shifted)
-        return cls(arena, offsets,
-                   np.concatenate([p.size for p in parts]),
-                   np.concatenate([p.mtime for p in parts]),
-                   np.concatenate([p.nsec for p in parts]))
+        columns = {"offsets": np.concatenate([parts[0].offsets[:1]] + shifted)}
+        del shifted
+        for name in ("arena", "size", "mtime", "nsec"):
+            columns[name] = np.concatenate([getattr(p, name) for p in parts])
+            if consume:
+                for p in parts:
+                    setattr(p, name, None)
+        return cls(**columns)

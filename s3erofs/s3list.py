@@ -346,7 +346,7 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
                 _discard(prefetched)
                 pending = fetcher.submit(client.get_bucket, params)
 
-    columns = KeyColumns.concat(parts)
+    columns = KeyColumns.concat(parts, consume=True)
     logger.info("listed %d keys in %d pages in %.2f s", len(columns), len(parts),
                 time.monotonic() - started)
     return columns

@@ -129,16 +129,25 @@ def build_tree(cols: KeyColumns, options: TreeOptions) -> Tree:
 
     # Semantics decision: a directory beats an object of the same name, and of two
     # listings of one key the later wins; sort puts the winner first in each name group.
-    d_parent = np.concatenate([split["dir_parent"][1:], split["file_parent"]])
+    # Columns are popped and rebound one at a time so that a million keys never hold two
+    # copies of everything at once.
+    d_parent = np.concatenate([split["dir_parent"][1:], split.pop("file_parent")])
     d_child = np.concatenate([np.arange(1, ndirs, dtype=np.int64),
                               ndirs + np.arange(len(file_key), dtype=np.int64)])
-    d_name_off = np.concatenate([split["dir_name_off"][1:], split["file_name_off"]])
-    d_name_len = np.concatenate([split["dir_name_len"][1:], split["file_name_len"]])
+    d_name_off = np.concatenate([split.pop("dir_name_off")[1:], split.pop("file_name_off")])
+    d_name_len = np.concatenate([split.pop("dir_name_len")[1:], split.pop("file_name_len")])
     rank = np.concatenate([np.full(ndirs - 1, -(1 << 62), np.int64), -file_key])
     order = _layout.sort_dentries(d_parent, d_name_off, d_name_len, cols.arena, rank)
+    del rank
     dup = _layout.find_duplicates(order, d_parent, d_name_off, d_name_len, cols.arena)
     reports += _clash_reports(cols, order, dup, d_child, ndirs, file_key)
-    kept = order[~dup]
+    kept = order[~dup] if dup.any() else order
+    del order, dup
+    d_parent = d_parent[kept]
+    d_child = d_child[kept]
+    d_name_off = d_name_off[kept]
+    d_name_len = d_name_len[kept]
+    del kept
 
     markers = marker[marker >= 0]
     for k in markers[cols.size[markers] > 0]:
@@ -148,12 +157,9 @@ def build_tree(cols: KeyColumns, options: TreeOptions) -> Tree:
         log.warning("%s", r.message())
 
     columns = _inode_columns(cols, options, ndirs, marker, file_key, split["dir_parent"])
-    columns.update(
-        d_parent=d_parent[kept], d_child=d_child[kept],
-        d_name_off=d_name_off[kept], d_name_len=d_name_len[kept],
-        names=cols.arena,
-    )
-    nfiles = int(np.count_nonzero(d_child[kept] >= ndirs))
+    columns.update(d_parent=d_parent, d_child=d_child, d_name_off=d_name_off,
+                   d_name_len=d_name_len, names=cols.arena)
+    nfiles = int(np.count_nonzero(d_child >= ndirs))
     log.info("tree: %d files, %d directories, %d keys reported", nfiles, ndirs, len(reports))
     return Tree(columns, reports, files=nfiles, directories=ndirs)
 
@@ -194,10 +200,11 @@ def _inode_columns(cols, options, ndirs, marker, file_key, dir_parent) -> dict:
         nsec[:] = 0
     return {
         "mode": mode,
-        "uid": np.full(n, options.uid, np.uint32),
-        "gid": np.full(n, options.gid, np.uint32),
-        "nlink": np.ones(n, np.uint32),
-        "rdev": np.zeros(n, np.uint32),
+        # one value for every inode: read-only views that take no memory per inode
+        "uid": np.broadcast_to(np.uint32(options.uid), (n,)),
+        "gid": np.broadcast_to(np.uint32(options.gid), (n,)),
+        "nlink": np.broadcast_to(np.uint32(1), (n,)),
+        "rdev": np.broadcast_to(np.uint32(0), (n,)),
         "size": size,
         "mtime": mtime,
         "nsec": nsec,

@@ -16,7 +16,7 @@ file data blocks follow the metadata area.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy
 
@@ -235,10 +235,11 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     """
     cdef int64_t blksz = 1 << blkszbits
     cdef const uint32_t[::1] mode = tree["mode"]
-    cdef const uint32_t[::1] uid = tree["uid"]
-    cdef const uint32_t[::1] gid = tree["gid"]
-    cdef const uint32_t[::1] nlink_in = tree["nlink"]
-    cdef const uint32_t[::1] rdev = tree["rdev"]
+    # these may be constant columns (numpy views with stride 0), hence not [::1]
+    cdef const uint32_t[:] uid = tree["uid"]
+    cdef const uint32_t[:] gid = tree["gid"]
+    cdef const uint32_t[:] nlink_in = tree["nlink"]
+    cdef const uint32_t[:] rdev = tree["rdev"]
     cdef const uint32_t[::1] nsec = tree["nsec"]
     cdef const uint64_t[::1] size_in = tree["size"]
     cdef const int64_t[::1] mtime = tree["mtime"]
@@ -256,9 +257,9 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
 
     # children of each directory: a contiguous range of the sorted dentries
     cdef cnp.ndarray first_arr = np.zeros(n, np.int64)
-    cdef cnp.ndarray count_arr = np.zeros(n, np.int64)
+    cdef cnp.ndarray count_arr = np.zeros(n, np.int32)
     cdef int64_t[::1] first = first_arr
-    cdef int64_t[::1] count = count_arr
+    cdef int32_t[::1] count = count_arr
     cdef int64_t i, j, k, p
     for i in range(nd):
         p = d_parent[i]
@@ -271,8 +272,8 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     cdef uint64_t[::1] size = size_arr
     cdef cnp.ndarray nlink_arr = np.array(nlink_in, dtype=np.uint32)
     cdef uint32_t[::1] nlink = nlink_arr
-    cdef cnp.ndarray nblocks_arr = np.zeros(n, np.int64)
-    cdef int64_t[::1] nblocks = nblocks_arr
+    cdef cnp.ndarray nblocks_arr = np.zeros(n, np.int32)
+    cdef int32_t[::1] nblocks = nblocks_arr
     cdef _DirWalk walk = _DirWalk()
     walk.arena = &names[0] if names.shape[0] else <const uint8_t *>b""
     walk.name_off = &d_name_off[0] if nd else NULL
@@ -305,8 +306,8 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     cdef int64_t[::1] order = order_arr
     cdef cnp.ndarray placed_arr = np.zeros(n, np.uint8)
     cdef uint8_t[::1] placed = placed_arr
-    cdef cnp.ndarray parent_arr = np.zeros(n, np.int64)
-    cdef int64_t[::1] parent_of = parent_arr
+    cdef cnp.ndarray parent_arr = np.zeros(n, np.int32)
+    cdef int32_t[::1] parent_of = parent_arr
     cdef int64_t nplaced = 1, head = 0, c
     order[0] = 0
     placed[0] = 1
@@ -333,14 +334,14 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     cdef uint8_t[::1] isize = isize_arr
     cdef cnp.ndarray layout_arr = np.zeros(n, np.uint8)
     cdef uint8_t[::1] dlayout = layout_arr
-    cdef cnp.ndarray tail_arr = np.zeros(n, np.int64)  # bytes inline after the inode
-    cdef int64_t[::1] tail = tail_arr
+    cdef cnp.ndarray tail_arr = np.zeros(n, np.int32)  # bytes inline after the inode
+    cdef int32_t[::1] tail = tail_arr
     cdef cnp.ndarray tailpos_arr = np.full(n, -1, np.int64)
     cdef int64_t[::1] tail_pos = tailpos_arr
     cdef cnp.ndarray nfull_arr = np.zeros(n, np.int64)  # plain data blocks
     cdef int64_t[::1] nfull = nfull_arr
-    cdef cnp.ndarray chunk_arr = np.zeros(n, np.int64)  # chunk-based: block map entries
-    cdef int64_t[::1] nchunks = chunk_arr
+    cdef cnp.ndarray chunk_arr = np.zeros(n, np.int32)  # chunk-based: block map entries
+    cdef int32_t[::1] nchunks = chunk_arr
     cdef cnp.ndarray chunkbits_arr = np.zeros(n, np.uint8)
     cdef uint8_t[::1] chunkbits = chunkbits_arr
     cdef int64_t pos = ROOT_POS, ino, need, t, room, fmt
@@ -395,8 +396,8 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
 
     # data blocks: directories first, then file data, in placement order
     cdef int64_t meta_blocks = round_up(pos, blksz) // blksz
-    cdef cnp.ndarray startblk_arr = np.full(n, NULL_ADDR, np.uint64)
-    cdef uint64_t[::1] startblk = startblk_arr
+    cdef cnp.ndarray startblk_arr = np.full(n, NULL_ADDR, np.uint32)
+    cdef uint32_t[::1] startblk = startblk_arr
     cdef int64_t next_blk = meta_blocks
     for j in range(nplaced):
         ino = order[j]
@@ -486,7 +487,7 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
 
 cdef void _pack_dir(_DirWalk walk, uint8_t *base, int64_t blksz, int64_t ino, int64_t first,
                     int64_t count, int64_t nblocks, uint64_t startblk, int64_t tail_pos,
-                    const uint64_t[::1] nid, const int64_t[::1] parent_of,
+                    const uint64_t[::1] nid, const int32_t[::1] parent_of,
                     const int64_t[::1] d_child, const uint32_t[::1] mode) noexcept:
     """Write one directory's blocks: full blocks at startblk, the last inline or plain."""
     cdef int64_t block = 0, used = 0, nent = 0, which, elen
@@ -525,7 +526,7 @@ cdef void _pack_dir(_DirWalk walk, uint8_t *base, int64_t blksz, int64_t ino, in
 
 cdef void _write_block(_DirWalk walk, uint8_t *dst, int64_t start_pos, int start_dots,
                        int64_t nent, int64_t ino, const uint64_t[::1] nid,
-                       const int64_t[::1] parent_of, const int64_t[::1] d_child,
+                       const int32_t[::1] parent_of, const int64_t[::1] d_child,
                        const uint32_t[::1] mode) noexcept:
     cdef int64_t end_pos = walk.pos
     cdef int end_dots = walk.dots
