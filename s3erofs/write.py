@@ -81,17 +81,11 @@ def write_image(tree: Tree, target, options: ImageOptions) -> ImageStats:
     blkszbits = blkszbits_of(opts.block_size)
     label = check_volume_name(opts.volume_name)
 
-    try:
-        placed = _layout.layout(tree.columns, blkszbits, opts.build_time, 0)
-    except ValueError as exc:
-        raise ImageError(f"cannot lay out the image: {exc}") from None
-    log.info("layout: %d inodes, %d metadata blocks, %d blocks in all",
-             len(placed["order"]), placed["meta_blocks"], placed["blocks"])
-
     if isinstance(target, (str, os.PathLike)):
-        _write_atomically(Path(target), lambda f: _emit(tree, placed, opts, label, blkszbits, f))
+        placed = _write_atomically(
+            Path(target), lambda f: _emit(tree, opts, label, blkszbits, f))
     else:
-        _emit(tree, placed, opts, label, blkszbits, target)
+        placed = _emit(tree, opts, label, blkszbits, target)
 
     stats = ImageStats(
         inodes=len(placed["order"]), blocks=int(placed["blocks"]),
@@ -102,22 +96,38 @@ def write_image(tree: Tree, target, options: ImageOptions) -> ImageStats:
     return stats
 
 
-def _emit(tree, placed, opts, label, blkszbits, f) -> None:
-    """Data blocks and inline tails first, then the metadata buffer with its checksum."""
-    buf = placed["buffer"]
-    start = f.tell() if f.seekable() else 0
+def _emit(tree, opts, label, blkszbits, f) -> dict:
+    """Lay out and stream the packed blocks, then the data, then the finished head."""
     if not f.seekable():
         raise ImageError("the output must be seekable (a file, not a pipe)")
+    start = f.tell()
 
-    _write_payload(tree, placed, opts.block_size, buf, f, start)
-    buf[fs.EROFS_SUPER_OFFSET:fs.EROFS_SUPER_OFFSET + fs.EROFS_SUPER_SIZE] = \
+    def emit(offset, view):
+        f.seek(start + offset)
+        f.write(view)
+
+    def tail_of(ino):
+        return _tail(tree.payload[int(ino)], int(tree.columns["size"][ino]), opts.block_size)
+
+    try:
+        placed = _layout.layout(tree.columns, blkszbits, opts.build_time, 0, emit, tail_of)
+    except ValueError as exc:
+        raise ImageError(f"cannot lay out the image: {exc}") from None
+    log.info("layout: %d inodes, %d metadata blocks, %d blocks in all",
+             len(placed["order"]), placed["meta_blocks"], placed["blocks"])
+
+    _write_payload(tree, placed, opts.block_size, f, start)
+    head = placed["head"]
+    head[fs.EROFS_SUPER_OFFSET:fs.EROFS_SUPER_OFFSET + fs.EROFS_SUPER_SIZE] = \
         superblock(tree, placed, opts, label, blkszbits).view(np.uint8)
-    put_checksum(buf, opts.block_size)
+    put_checksum(head, opts.block_size)
 
+    # beyond the packed blocks the head is zeros, and file data may already be there
     f.seek(start)
-    f.write(memoryview(buf))
+    f.write(memoryview(head)[:min(len(head), int(placed["dir_end"]) * opts.block_size)])
     f.truncate(start + int(placed["blocks"]) * opts.block_size)
     f.flush()
+    return placed
 
 
 def superblock(tree, placed, opts, label, blkszbits) -> np.ndarray:
@@ -158,8 +168,22 @@ def put_checksum(buf: np.ndarray, block_size: int) -> None:
     buf[1028:1032] = np.frombuffer(value.to_bytes(4, "little"), np.uint8)
 
 
-def _write_payload(tree, placed, block_size, buf, f, start) -> None:
-    """Real data (symlink targets, local files): full blocks to disk, tails inline."""
+def _tail(data, size: int, block_size: int) -> bytes:
+    """The last ``size % block_size`` bytes of an inode's data (packed after the inode)."""
+    full = size - size % block_size
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data[full:size])
+    with open(data, "rb") as src:
+        src.seek(full)
+        tail = src.read(size - full)
+    if len(tail) != size - full:
+        raise ImageError(f"{os.fsdecode(data)!r} shrank while being read "
+                         f"(expected {size} bytes)")
+    return tail
+
+
+def _write_payload(tree, placed, block_size, f, start) -> None:
+    """Full blocks of real data (symlink targets, local files); tails are inline."""
     if not tree.payload:
         return
     kinds = tree.columns["data_kind"]
@@ -168,27 +192,20 @@ def _write_payload(tree, placed, block_size, buf, f, start) -> None:
             continue
         data = tree.payload[int(ino)]
         size = int(placed["size"][ino])
-        full = int(placed["nfull"][ino]) * block_size
-        tail_pos = int(placed["tail_pos"][ino])
-        offset = start + int(placed["startblk"][ino]) * block_size
+        full = min(int(placed["nfull"][ino]) * block_size, size)
+        f.seek(start + int(placed["startblk"][ino]) * block_size)
         if isinstance(data, (bytes, bytearray, memoryview)):
-            blob = bytes(data)
-            if len(blob) != size:
-                raise ImageError(f"inode {ino}: {len(blob)} bytes of data for size {size}")
-            if full:
-                f.seek(offset)
-                f.write(blob[:min(full, size)])
-            if tail_pos >= 0:
-                buf[tail_pos:tail_pos + size - full] = np.frombuffer(blob[full:], np.uint8)
+            if len(data) != size:
+                raise ImageError(f"inode {ino}: {len(data)} bytes of data for size {size}")
+            f.write(bytes(data[:full]))
         else:
-            _copy_file(data, size, full, tail_pos, buf, f, offset)
+            _copy_file(data, size, full, f)
 
 
-def _copy_file(path, size, full, tail_pos, buf, f, offset) -> None:
-    """Copy a local file's bytes; its size must still be the one that was laid out."""
+def _copy_file(path, size, full, f) -> None:
+    """Copy a local file's full blocks; its size must still be the one laid out."""
     with open(path, "rb") as src:
-        f.seek(offset)
-        remaining = min(full, size)
+        remaining = full
         while remaining:
             chunk = src.read(min(_COPY_CHUNK, remaining))
             if not chunk:
@@ -196,27 +213,23 @@ def _copy_file(path, size, full, tail_pos, buf, f, offset) -> None:
                                  f"(expected {size} bytes)")
             f.write(chunk)
             remaining -= len(chunk)
-        if tail_pos >= 0:
-            tail = src.read(size - full)
-            if len(tail) != size - full:
-                raise ImageError(f"{os.fsdecode(path)!r} shrank while being read "
-                                 f"(expected {size} bytes)")
-            buf[tail_pos:tail_pos + len(tail)] = np.frombuffer(tail, np.uint8)
+        src.seek(size)
         if src.read(1):
             raise ImageError(f"{os.fsdecode(path)!r} grew while being read "
                              f"(expected {size} bytes)")
 
 
-def _write_atomically(target: Path, emit) -> None:
+def _write_atomically(target: Path, emit):
     """Run ``emit(file)`` on a temporary file beside ``target``, then rename it."""
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w+b") as f:
-            emit(f)
+            result = emit(f)
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+        return result
     except BaseException:
         try:
             os.unlink(tmp)

@@ -18,7 +18,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 cnp.import_array()
 
@@ -223,15 +223,20 @@ cdef class _DirWalk:
         return self.name_len[which]
 
 
-def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
+def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec, emit, tail_of):
     """Place every reachable inode and pack metadata and directory blocks.
+
+    Packed bytes stream out through ``emit(offset, view)`` in windows of a few MiB, so
+    the image is never whole in memory; only the ``head`` (the blocks up to byte 2048 or
+    the first block, which hold the superblock and its checksum range) is returned for
+    the caller to finish. ``tail_of(ino)`` gives the inline tail bytes of a DATA_BYTES
+    inode.
 
     ``tree`` holds numpy columns: per inode ``mode`` (u32), ``uid``, ``gid``, ``nlink``,
     ``rdev``, ``nsec`` (u32), ``size`` (u64), ``mtime`` (i64), ``data_kind`` (u8); per
     sorted dentry ``d_parent``, ``d_child``, ``d_name_off``, ``d_name_len`` (i64) over
-    ``names`` (u8). Inode 0 is the root. Returns a dict with the packed ``buffer`` (meta
-    area then directory blocks), per-inode ``nid``, ``startblk``, ``tail_pos``, ``order``
-    (placement order), and totals.
+    ``names`` (u8). Inode 0 is the root. Returns a dict with the ``head``, per-inode
+    ``nid``, ``startblk``, ``tail_pos``, ``order`` (placement order), and totals.
     """
     cdef int64_t blksz = 1 << blkszbits
     cdef const uint32_t[::1] mode = tree["mode"]
@@ -418,17 +423,20 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
         raise ValueError(f"image needs {next_blk} blocks, more than 32-bit block addresses allow")
 
     # pack inodes, block maps and directory entries
-    cdef cnp.ndarray buf_arr = np.zeros(dir_end * blksz, np.uint8)
-    cdef uint8_t[::1] buf = buf_arr
-    cdef uint8_t *base = &buf[0]
+    cdef int64_t head_len = max(blksz, 2048)
+    cdef cnp.ndarray head_arr = np.zeros(head_len, np.uint8)
+    cdef _Stream meta = _Stream(emit, head_arr, blksz, head_len // blksz, meta_blocks)
+    cdef _Stream dirs = _Stream(emit, head_arr, blksz, max(head_len // blksz, meta_blocks),
+                                dir_end)
     cdef uint8_t *ip
+    cdef bytes tail_bytes
     cdef int64_t ipos, m
     cdef uint32_t i_u
     cdef uint16_t i_format
     for j in range(nplaced):
         ino = order[j]
         ipos = <int64_t>nid[ino] * ISLOT
-        ip = base + ipos
+        ip = meta.at(ipos)
         i_format = (1 if isize[ino] == INODE_EXTENDED else 0) | (dlayout[ino] << 1)
         if dlayout[ino] == CHUNK_BASED:
             i_u = chunkbits[ino] - blkszbits
@@ -464,11 +472,18 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
             _put16(ip + 26, <uint16_t>gid[ino])
 
         if (mode[ino] & S_IFMT) == S_IFDIR:
-            _pack_dir(walk, base, blksz, ino, first[ino], count[ino], nblocks[ino],
+            _pack_dir(walk, meta, dirs, blksz, ino, first[ino], count[ino], nblocks[ino],
                       startblk[ino], tail_pos[ino], nid, parent_of, d_child, mode)
+        elif data_kind[ino] == DATA_BYTES and tail[ino]:
+            tail_bytes = tail_of(ino)
+            if len(tail_bytes) != tail[ino]:
+                raise ValueError(f"inode {ino}: {len(tail_bytes)} tail bytes, {tail[ino]} laid out")
+            memcpy(ip + isize[ino], <const uint8_t *>tail_bytes, tail[ino])
+    meta.flush()
+    dirs.flush()
 
     return {
-        "buffer": buf_arr,
+        "head": head_arr,
         "nid": nid_arr,
         "startblk": startblk_arr,
         "tail_pos": tailpos_arr,
@@ -485,10 +500,62 @@ def layout(dict tree, int blkszbits, int64_t epoch, uint32_t fixed_nsec):
     }
 
 
-cdef void _pack_dir(_DirWalk walk, uint8_t *base, int64_t blksz, int64_t ino, int64_t first,
-                    int64_t count, int64_t nblocks, uint64_t startblk, int64_t tail_pos,
-                    const uint64_t[::1] nid, const int32_t[::1] parent_of,
-                    const int64_t[::1] d_child, const uint32_t[::1] mode) noexcept:
+cdef class _Stream:
+    """A window of blocks over one region of the image, written out as it fills.
+
+    Positions only move forward (placement order is position order), so a window is
+    emitted once the packer reaches a block beyond it. Bytes before ``head`` blocks go to
+    the head buffer, which the caller finishes (superblock, checksum) and writes last.
+    """
+
+    cdef object emit
+    cdef object head_obj
+    cdef object win_obj
+    cdef uint8_t *head
+    cdef uint8_t *win
+    cdef int64_t blksz, head_blocks, window_blocks, first, touched, end
+
+    def __init__(self, emit, cnp.ndarray head, int64_t blksz, int64_t start, int64_t end):
+        self.emit = emit
+        self.head_obj = head
+        self.head = <uint8_t *>cnp.PyArray_DATA(head)
+        self.blksz = blksz
+        self.head_blocks = len(head) // blksz
+        self.window_blocks = max(1, (4 << 20) // blksz)
+        self.win_obj = np.zeros(self.window_blocks * blksz, np.uint8)
+        self.win = <uint8_t *>cnp.PyArray_DATA(self.win_obj)
+        self.first = start
+        self.touched = start
+        self.end = end
+
+    cdef uint8_t *at(self, int64_t pos) except NULL:
+        """Where to pack the bytes of ``pos`` (they never cross a block)."""
+        cdef int64_t block = pos // self.blksz
+        if block < self.head_blocks:
+            return self.head + pos
+        if block < self.first or block >= self.end:
+            raise ValueError(f"block {block} outside the window region "
+                             f"[{self.first}, {self.end})")
+        if block >= self.first + self.window_blocks:
+            self.flush()
+            self.first = block
+        if block + 1 > self.touched:
+            self.touched = block + 1
+        return self.win + (pos - self.first * self.blksz)
+
+    cdef int flush(self) except -1:
+        cdef int64_t nbytes = (self.touched - self.first) * self.blksz
+        if nbytes > 0:
+            self.emit(self.first * self.blksz, memoryview(self.win_obj)[:nbytes])
+            memset(self.win, 0, nbytes)
+        self.first = self.touched
+        return 0
+
+
+cdef int _pack_dir(_DirWalk walk, _Stream meta, _Stream dirs, int64_t blksz, int64_t ino,
+                   int64_t first, int64_t count, int64_t nblocks, uint64_t startblk,
+                   int64_t tail_pos, const uint64_t[::1] nid, const int32_t[::1] parent_of,
+                   const int64_t[::1] d_child, const uint32_t[::1] mode) except -1:
     """Write one directory's blocks: full blocks at startblk, the last inline or plain."""
     cdef int64_t block = 0, used = 0, nent = 0, which, elen
     cdef uint8_t *dst
@@ -517,11 +584,12 @@ cdef void _pack_dir(_DirWalk walk, uint8_t *base, int64_t blksz, int64_t ino, in
         if nent == 0:
             break
         if block == nblocks - 1 and tail_pos >= 0:
-            dst = base + tail_pos
+            dst = meta.at(tail_pos)
         else:
-            dst = base + (<int64_t>startblk + block) * blksz
+            dst = dirs.at((<int64_t>startblk + block) * blksz)
         _write_block(walk, dst, saved_pos, saved_dots, nent, ino, nid, parent_of, d_child, mode)
         block += 1
+    return 0
 
 
 cdef void _write_block(_DirWalk walk, uint8_t *dst, int64_t start_pos, int start_dots,
