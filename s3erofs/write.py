@@ -224,9 +224,10 @@ def _write_atomically(target: Path, emit):
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
+        # no fsync, as mkfs.erofs: the rename protects against a failed build, not
+        # against power loss (run `sync` for that)
         with os.fdopen(fd, "w+b") as f:
             result = emit(f)
-            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         return result
