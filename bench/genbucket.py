@@ -4,7 +4,9 @@
 UTF-8 byte order, the order S3 lists them in. The shape follows real buckets: keys 1 to 6
 components deep, about 1,000 directories per million keys, names of 5 to 80 bytes (UTF-8 with
 accents, CJK and emoji unless ``ascii_only``), log-distributed sizes up to 10 GiB with some
-empty objects, millisecond LastModified values and some ``dir/`` markers. Every key is unique,
+empty objects, millisecond LastModified values and some ``dir/`` markers. With ``per_dir=K``
+the files are spread evenly instead (about K per directory, n / K directories), for tools that
+slow down on big directories. Every key is unique,
 no key is also a prefix of another (``a`` and ``a/b``), and no key has ``//``, ``.`` or ``..``.
 
 Results are cached under ``bench/.cache/`` (a pickle per parameter set), so a million keys
@@ -57,7 +59,7 @@ TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def generate(
-    n: int, seed: int = 0, *, ascii_only: bool = False, flat: bool = False
+    n: int, seed: int = 0, *, ascii_only: bool = False, flat: bool = False, per_dir: int = 0
 ) -> list[tuple[bytes, int, str]]:
     """Return ``n`` objects ``(key, size, last_modified)`` sorted by key bytes.
 
@@ -65,10 +67,19 @@ def generate(
     :param seed: same parameters, same output on every machine.
     :param ascii_only: names use only letters, digits, ``-``, ``_`` and ``.`` (no spaces).
     :param flat: every key sits in one directory: ``flat/NNNNNN-name``.
+    :param per_dir: 0 (default) draws directory sizes from a skewed (Zipf-like) distribution;
+        K > 0 makes about ``n / K`` directories and deals the files out evenly among them
+        and the root (ignored when ``flat``).
     """
     if n < 1:
         raise ValueError(f"generate: n must be at least 1, got {n}")
-    path = CACHE_DIR / f"bucket-v{FORMAT_VERSION}-n{n}-s{seed}-a{int(ascii_only)}-f{int(flat)}.pkl"
+    if per_dir < 0:
+        raise ValueError(f"generate: per_dir must be 0 or positive, got {per_dir}")
+    per_dir = 0 if flat else per_dir
+    # existing parameter sets keep their cache names; only per_dir adds a suffix
+    spread = f"-p{per_dir}" if per_dir else ""
+    name = f"bucket-v{FORMAT_VERSION}-n{n}-s{seed}-a{int(ascii_only)}-f{int(flat)}{spread}.pkl"
+    path = CACHE_DIR / name
     if path.exists():
         with path.open("rb") as f:
             gc_was_enabled = gc.isenabled()
@@ -83,7 +94,7 @@ def generate(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        objects = _generate(n, seed, ascii_only, flat)
+        objects = _generate(n, seed, ascii_only, flat, per_dir)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -97,7 +108,8 @@ def generate(
     return objects
 
 
-def _generate(n: int, seed: int, ascii_only: bool, flat: bool) -> list[tuple[bytes, int, str]]:
+def _generate(n: int, seed: int, ascii_only: bool, flat: bool,
+              per_dir: int = 0) -> list[tuple[bytes, int, str]]:
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     names = _NameMaker(nrng, ascii_only)
@@ -106,7 +118,7 @@ def _generate(n: int, seed: int, ascii_only: bool, flat: bool) -> list[tuple[byt
         width = max(6, len(str(n - 1)))
         keys = [f"flat/{_fit(f'{i:0{width}d}-{names.name()}', '')}".encode() for i in range(n)]
     else:
-        keys = _tree_keys(n, rng, nrng, names)
+        keys = _tree_keys(n, rng, nrng, names, per_dir)
 
     # sizes and times are drawn independently of the names, so they can be paired with the
     # keys after sorting (much cheaper than sorting tuples); markers get size 0 then
@@ -120,9 +132,9 @@ def _generate(n: int, seed: int, ascii_only: bool, flat: bool) -> list[tuple[byt
 
 
 def _tree_keys(
-    n: int, rng: random.Random, nrng: np.random.Generator, names: _NameMaker
+    n: int, rng: random.Random, nrng: np.random.Generator, names: _NameMaker, per_dir: int = 0
 ) -> list[bytes]:
-    ndirs = max(1, round(n * DIRS_PER_KEY))
+    ndirs = max(1, round(n / per_dir) if per_dir else round(n * DIRS_PER_KEY))
     dirs = _directories(ndirs, rng, names)
     taken = set(dirs)  # paths already used by a directory or a file
 
@@ -130,11 +142,15 @@ def _tree_keys(
     markers = [dirs[i] + "/" for i in sorted(rng.sample(range(ndirs), nmarkers))]
     nfiles = n - nmarkers
 
-    # Zipf-like directory popularity: a few huge directories, many small ones; the root
-    # (index -1 below) gets its share too, so depth-1 keys exist
-    weights = 1.0 / np.arange(1, ndirs + 2) ** 0.9
-    nrng.shuffle(weights)
-    where = nrng.choice(ndirs + 1, size=nfiles, p=weights / weights.sum()) - 1
+    if per_dir:
+        # even: deal the files out round-robin over the directories and the root (index -1)
+        where = nrng.permutation(np.arange(nfiles) % (ndirs + 1)) - 1
+    else:
+        # Zipf-like directory popularity: a few huge directories, many small ones; the root
+        # (index -1 below) gets its share too, so depth-1 keys exist
+        weights = 1.0 / np.arange(1, ndirs + 2) ** 0.9
+        nrng.shuffle(weights)
+        where = nrng.choice(ndirs + 1, size=nfiles, p=weights / weights.sum()) - 1
 
     # make sure the deepest directory (depth 5, so depth-6 keys) holds a file
     if len(dirs) >= MAX_DEPTH - 1:
@@ -321,11 +337,14 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ascii", action="store_true")
     parser.add_argument("--flat", action="store_true")
+    parser.add_argument("--per-dir", type=int, default=0,
+                        help="spread files evenly, about this many per directory")
     parser.add_argument("--show", type=int, default=10, help="print this many objects")
     parser.add_argument("--check", action="store_true", help="verify the promises, print stats")
     args = parser.parse_args()
     start = time.perf_counter()
-    objs = generate(args.keys, args.seed, ascii_only=args.ascii, flat=args.flat)
+    objs = generate(args.keys, args.seed, ascii_only=args.ascii, flat=args.flat,
+                    per_dir=args.per_dir)
     print(f"{len(objs)} objects in {time.perf_counter() - start:.2f}s")
     if args.check:
         print(check(objs))
