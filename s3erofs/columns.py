@@ -72,3 +72,51 @@ class KeyColumns:
                 for p in parts:
                     setattr(p, name, None)
         return cls(**columns)
+
+
+class ColumnsBuilder:
+    """Appends page-sized KeyColumns into growing columns.
+
+    The columns grow in place (``ndarray.resize``: glibc's realloc moves large blocks with
+    mremap, without a copy), so a listing never holds its pages and their concatenation
+    at the same time.
+    """
+
+    _GROWTH = 1.5
+
+    def __init__(self, capacity: int = 1024):
+        self.n = 0
+        self.nbytes = 0
+        self.arena = np.zeros(capacity * 64, np.uint8)
+        self.offsets = np.zeros(capacity + 1, np.int64)
+        self.size = np.zeros(capacity, np.int64)
+        self.mtime = np.zeros(capacity, np.int64)
+        self.nsec = np.zeros(capacity, np.uint32)
+
+    def append(self, part: KeyColumns) -> None:
+        count, nbytes = len(part), len(part.arena)
+        self._reserve(self.n + count, self.nbytes + nbytes)
+        self.arena[self.nbytes:self.nbytes + nbytes] = part.arena
+        self.offsets[self.n + 1:self.n + count + 1] = part.offsets[1:] + self.nbytes
+        for name in ("size", "mtime", "nsec"):
+            getattr(self, name)[self.n:self.n + count] = getattr(part, name)
+        self.n += count
+        self.nbytes += nbytes
+
+    def finish(self) -> KeyColumns:
+        """The columns, trimmed to their length; the builder is spent."""
+        self._resize(self.n, self.nbytes)
+        columns = KeyColumns(self.arena, self.offsets, self.size, self.mtime, self.nsec)
+        self.arena = self.offsets = self.size = self.mtime = self.nsec = None
+        return columns
+
+    def _reserve(self, n: int, nbytes: int) -> None:
+        if n > len(self.size) or nbytes > len(self.arena):
+            self._resize(max(n, int(len(self.size) * self._GROWTH)),
+                         max(nbytes, int(len(self.arena) * self._GROWTH)))
+
+    def _resize(self, n: int, nbytes: int) -> None:
+        self.arena.resize(nbytes, refcheck=False)
+        self.offsets.resize(n + 1, refcheck=False)
+        for name in ("size", "mtime", "nsec"):
+            getattr(self, name).resize(n, refcheck=False)

@@ -9,6 +9,8 @@ References:
 - https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html
 """
 
+import ctypes
+import ctypes.util
 import logging
 import re
 import time
@@ -24,7 +26,7 @@ from lxml import etree
 
 from s3erofs import safexml, sign
 from s3erofs._fast.timeparse import parse_last_modified, parse_sizes
-from s3erofs.columns import KeyColumns
+from s3erofs.columns import ColumnsBuilder, KeyColumns
 from s3erofs.errors import ListingError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -307,8 +309,8 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
     # a server may answer one empty truncated page that repeats the marker (S3 semantics
     # allow it), so a request is sent at most twice; the third time is a loop
     sent: Counter[tuple] = Counter({tuple(params): 1})
-    parts: list[KeyColumns] = []
-    nkeys = 0
+    columns = ColumnsBuilder()
+    npages = 0
     # One worker thread owns the client's single curl handle and fetches page N + 1 while
     # this thread parses page N: the next request needs only the token or last key, which
     # a byte search finds before the page is parsed (both curl and libxml2 drop the GIL).
@@ -322,19 +324,21 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
                 prefetched = fetcher.submit(client.get_bucket, guess)
 
             try:
-                page = _parse_fetched(body, params, parser, len(parts) + 1)
+                page = _parse_fetched(body, params, parser, npages + 1)
             except BaseException:
                 _discard(prefetched)
                 raise
-            parts.append(page.columns)
-            nkeys += len(page.columns)
+            columns.append(page.columns)
+            npages += 1
+            if npages % _TRIM_EVERY_PAGES == 0:
+                release_free_heap()
             if progress is not None:
-                progress(len(parts), nkeys)
+                progress(npages, columns.n)
             if not page.is_truncated:
                 _discard(prefetched)
                 break
 
-            params = _next_params(version, base, page, len(parts))
+            params = _next_params(version, base, page, npages)
             # any earlier request repeated twice means a loop (a, b, a, b, a), not only the last
             if sent[tuple(params)] >= 2:
                 _discard(prefetched)
@@ -346,10 +350,33 @@ def list_bucket(client, prefix: str | bytes, *, version: int = 2, max_keys: int 
                 _discard(prefetched)
                 pending = fetcher.submit(client.get_bucket, params)
 
-    columns = KeyColumns.concat(parts, consume=True)
-    logger.info("listed %d keys in %d pages in %.2f s", len(columns), len(parts),
+    columns = columns.finish()
+    release_free_heap()
+    logger.info("listed %d keys in %d pages in %.2f s", len(columns), npages,
                 time.monotonic() - started)
     return columns
+
+
+def _load_malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to release this way
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+_TRIM_EVERY_PAGES = 64
+
+
+def release_free_heap() -> None:
+    """Hand heap pages freed by parsed pages back to the OS (glibc keeps them otherwise).
+
+    Every page's lxml tree and strings are freed once its columns are taken, but glibc
+    holds the freed memory in its arenas; at a million keys that is as much again as the
+    columns themselves.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _discard(future: Future | None) -> None:
