@@ -273,12 +273,18 @@ def _head_v1(bucket, params, enc, url, max_keys, count, truncated, last) -> byte
     if truncated and params.get("delimiter") and last is not None:
         parts.append(b"<NextMarker>%s</NextMarker>" % enc(last))
     parts.append(b"<MaxKeys>%d</MaxKeys>" % max_keys)
+    return b"".join(parts + _head_end(params, enc, url, truncated))
+
+
+def _head_end(params, enc, url, truncated) -> list[bytes]:
+    """Delimiter, EncodingType and IsTruncated: the same in V1 and V2, in S3's order."""
+    end = []
     if params.get("delimiter"):
-        parts.append(b"<Delimiter>%s</Delimiter>" % enc(params["delimiter"]))
+        end.append(b"<Delimiter>%s</Delimiter>" % enc(params["delimiter"]))
     if url:
-        parts.append(b"<EncodingType>url</EncodingType>")
-    parts.append(b"<IsTruncated>%s</IsTruncated>" % (b"true" if truncated else b"false"))
-    return b"".join(parts)
+        end.append(b"<EncodingType>url</EncodingType>")
+    end.append(b"<IsTruncated>%s</IsTruncated>" % (b"true" if truncated else b"false"))
+    return end
 
 
 def _head_v2(bucket, params, enc, url, max_keys, count, truncated, last) -> bytes:
@@ -295,12 +301,7 @@ def _head_v2(bucket, params, enc, url, max_keys, count, truncated, last) -> byte
         parts.append(b"<NextContinuationToken>%s</NextContinuationToken>"
                      % base64.b64encode(last))
     parts.append(b"<KeyCount>%d</KeyCount><MaxKeys>%d</MaxKeys>" % (count, max_keys))
-    if params.get("delimiter"):
-        parts.append(b"<Delimiter>%s</Delimiter>" % enc(params["delimiter"]))
-    if url:
-        parts.append(b"<EncodingType>url</EncodingType>")
-    parts.append(b"<IsTruncated>%s</IsTruncated>" % (b"true" if truncated else b"false"))
-    return b"".join(parts)
+    return b"".join(parts + _head_end(params, enc, url, truncated))
 
 
 def error_body(err: S3Error, resource: str, request_id: str) -> bytes:
